@@ -123,7 +123,7 @@ def setup(profile: str = "base") -> Path:
     if version != "True":
         sys.exit(f"[install] {VENV} was made with another Python than 3.11; delete it and run "
                  "python3.11 install.py")
-    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     wanted = wanted_state(profile)
     if not has_nvidia_gpu():
         # Without a pin pip pulls the newest torch with gigabytes of CUDA packages.

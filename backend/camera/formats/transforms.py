@@ -61,14 +61,16 @@ def read(path: str | Path, *, name: str, frame_start: int = 0, width: int | None
         merged = {**data, **frame}
         for key in DISTORTION_KEYS:
             if merged.get(key, 0.0) != 0.0:
-                _fail(path, f"frames[{i}].{key}", "lens distortion is not supported")
+                where = f"frames[{i}].{key}" if key in frame else key
+                _fail(path, where, "lens distortion is not supported")
         if "fl_x" in merged:
             fl_x = _number(path, f"frames[{i}].fl_x", merged["fl_x"])
             fl_y = _number(path, f"frames[{i}].fl_y", merged.get("fl_y", fl_x))
         elif "camera_angle_x" in merged:
             fl_x = 0.5 * width / math.tan(0.5 * _number(path, "camera_angle_x",
                                                          merged["camera_angle_x"]))
-            fl_y = (0.5 * height / math.tan(0.5 * merged["camera_angle_y"])
+            fl_y = (0.5 * height / math.tan(0.5 * _number(path, "camera_angle_y",
+                                                          merged["camera_angle_y"]))
                     if "camera_angle_y" in merged else fl_x)
         else:
             _fail(path, f"frames[{i}]", "no intrinsics: needs fl_x (and fl_y) or camera_angle_x")

@@ -6,9 +6,9 @@ bpy-free camera math).
 
 from __future__ import annotations
 
-from . import operators, properties
+from . import operators, panels, preferences, properties
 
-_modules = (properties, operators)
+_modules = (preferences, properties, operators, panels)
 
 
 def register() -> None:

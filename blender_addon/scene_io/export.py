@@ -18,7 +18,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from . import camera_model
+from .. import camera_model
 
 FORMAT = "shotbridge.shot_sequence"
 VERSION = 1

@@ -1,0 +1,38 @@
+"""The add-on's only reader and writer of shots in ``bpy``: Blender scene <-> ShotSequence data.
+
+- :mod:`.export`: shots (markers bound to cameras), cameras and subjects -> ShotSequence data.
+- :mod:`.plan_import`: ShotSequence data -> plan cameras with Bezier keys and bound markers.
+All camera math lives in the bpy-free :mod:`..camera_model`; the data layout is the ShotSequence
+contract (version 1, ``backend/schema/shot_sequence.v1.schema.json``).
+"""
+
+from .export import (
+    FORMAT,
+    SUBJECTS_COLLECTION,
+    VERSION,
+    SceneError,
+    ShotSpec,
+    camera_settings,
+    export_sequence,
+    read_shots,
+    read_subjects,
+)
+from .plan_import import PLAN_COLLECTION, ImportReport, edited_plan_cameras, import_sequence
+from .subjects import add_subjects
+
+__all__ = [
+    "add_subjects",
+    "FORMAT",
+    "PLAN_COLLECTION",
+    "SUBJECTS_COLLECTION",
+    "VERSION",
+    "ImportReport",
+    "SceneError",
+    "ShotSpec",
+    "camera_settings",
+    "edited_plan_cameras",
+    "export_sequence",
+    "import_sequence",
+    "read_shots",
+    "read_subjects",
+]

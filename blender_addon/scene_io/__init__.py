@@ -21,7 +21,6 @@ from .plan_import import PLAN_COLLECTION, ImportReport, edited_plan_cameras, imp
 from .subjects import add_subjects
 
 __all__ = [
-    "add_subjects",
     "FORMAT",
     "PLAN_COLLECTION",
     "SUBJECTS_COLLECTION",
@@ -29,6 +28,7 @@ __all__ = [
     "ImportReport",
     "SceneError",
     "ShotSpec",
+    "add_subjects",
     "camera_settings",
     "edited_plan_cameras",
     "export_sequence",

@@ -53,8 +53,8 @@ def _check_camera(obj: bpy.types.Object | None, where: str) -> bpy.types.Object:
         raise SceneError(f"{where}: no camera. Set the scene camera or bind a camera to a marker "
                          "(Timeline > Marker > Bind Camera to Markers)")
     if obj.type != "CAMERA":
-        raise SceneError(f"{where}: {obj.name!r} is a {obj.type.lower()}, not a camera; bind a "
-                         "camera to this marker")
+        raise SceneError(f"{where}: {obj.name!r} is not a camera (its type is {obj.type}); bind "
+                         "a camera to this marker")
     if obj.data.type != "PERSP":
         kind = {"ORTHO": "orthographic", "PANO": "panoramic"}.get(obj.data.type, obj.data.type)
         raise SceneError(f"{where}: camera {obj.name!r} is {kind}; ShotBridge exports perspective "

@@ -7,7 +7,9 @@ import bpy
 SUBJECTS_COLLECTION = "ShotBridge Subjects"
 
 
-def subjects_collection(scene: bpy.types.Scene, *, create: bool = False) -> bpy.types.Collection | None:
+def subjects_collection(
+    scene: bpy.types.Scene, *, create: bool = False
+) -> bpy.types.Collection | None:
     """The subjects collection, linked under the scene's collection when ``create`` makes it."""
     collection = bpy.data.collections.get(SUBJECTS_COLLECTION)
     if collection is None and create:

@@ -19,9 +19,8 @@ import bpy
 import numpy as np
 
 from .. import camera_model
+from ..shot_data import FORMAT, VERSION
 
-FORMAT = "shotbridge.shot_sequence"
-VERSION = 1
 SUBJECTS_COLLECTION = "ShotBridge Subjects"
 
 

@@ -28,7 +28,8 @@ import numpy as np
 from bpy_extras import anim_utils
 
 from .. import camera_model, keyframes
-from .export import FORMAT, VERSION, SceneError
+from ..shot_data import ShotData, ShotDataError, parse_sequence
+from .export import SceneError
 
 PLAN_COLLECTION = "ShotBridge Plan"
 PLAN_PROPERTY = "shotbridge_plan"
@@ -43,10 +44,8 @@ SHIFT_TOLERANCE = 1e-7
 CONSTANT_SHIFT = 1e-9
 # A lens block is used when it reproduces K this closely (relative to the largest entry).
 LENS_BLOCK_MATCH = 1e-6
-ROTATION_TOLERANCE = 1e-4  # max |RᵀR - I| of a pose, as backend/shots.py
-# Blender's hard limits: lens and sensor sizes (mm), scene frame range.
+# Blender's hard limit on lens and sensor sizes (mm).
 _MIN_LENS_MM = 1.0
-_FRAME_RANGE = (0, 1048574)
 
 _CAMERA_PROPERTIES = ("type", "lens", "sensor_width", "sensor_height", "sensor_fit", "shift_x",
                       "shift_y")
@@ -112,163 +111,12 @@ def _count(n: int, noun: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Validation: untrusted dict -> arrays, or SceneError naming the field
-
-
-@dataclass
-class _LensBlock:
-    lens: np.ndarray
-    shift_x: np.ndarray
-    shift_y: np.ndarray
-    sensor_width: float
-    sensor_height: float
-    sensor_fit: str
-
-
-@dataclass
-class _ShotData:
-    path: str
-    name: str
-    prompt: str
-    frame_start: int
-    frame_end: int
-    c2w: np.ndarray
-    K: np.ndarray
-    lens: _LensBlock | None
-
-
-def _fail(path: str, message: str) -> None:
-    raise SceneError(f"{path}: {message}")
-
-
-def _number(path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(path, f"expected a finite number, got {value!r}")
-    return float(value)
-
-
-def _integer(path: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(path, f"expected an integer, got {value!r}")
-    return value
-
-
-def _array(path: str, value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        _fail(path, f"expected {what}, not a rectangular array of numbers")
-    if array.shape != shape:
-        _fail(path, f"expected shape {shape} ({what}), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        bad = tuple(np.argwhere(~np.isfinite(array))[0])
-        _fail(path + "".join(f"[{i}]" for i in bad), f"value {array[bad]} is not finite")
-    return array
-
-
-def _lens_block(path: str, data: Any, n: int, what: str) -> _LensBlock:
-    if not isinstance(data, dict):
-        _fail(path, f"expected an object, got {type(data).__name__}")
-    for key in ("lens", "shift_x", "shift_y", "sensor_width", "sensor_height", "sensor_fit"):
-        if key not in data:
-            _fail(f"{path}.{key}", "missing")
-    block = _LensBlock(
-        lens=_array(f"{path}.lens", data["lens"], (n,), what),
-        shift_x=_array(f"{path}.shift_x", data["shift_x"], (n,), what),
-        shift_y=_array(f"{path}.shift_y", data["shift_y"], (n,), what),
-        sensor_width=_number(f"{path}.sensor_width", data["sensor_width"]),
-        sensor_height=_number(f"{path}.sensor_height", data["sensor_height"]),
-        sensor_fit=data["sensor_fit"],
-    )
-    if np.any(block.lens <= 0) or block.sensor_width <= 0 or block.sensor_height <= 0:
-        _fail(path, "lens and sensor sizes must be positive")
-    if block.sensor_fit not in camera_model.SENSOR_FITS:
-        _fail(f"{path}.sensor_fit", f"{block.sensor_fit!r} is not one of "
-                                    f"{camera_model.SENSOR_FITS}")
-    return block
-
-
-def _shot(index: int, data: Any, previous: _ShotData | None) -> _ShotData:
-    path = f"shots[{index}]"
-    if not isinstance(data, dict):
-        _fail(path, f"expected an object, got {type(data).__name__}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name:
-        _fail(f"{path}.name", f"expected a non-empty string, got {name!r}")
-    path = f"shots[{index}] {name!r}"
-    for key in ("frame_start", "frame_end", "c2w", "K"):
-        if key not in data:
-            _fail(f"{path}.{key}", "missing")
-    start = _integer(f"{path}.frame_start", data["frame_start"])
-    end = _integer(f"{path}.frame_end", data["frame_end"])
-    if end < start:
-        _fail(path, f"empty shot: frame_end {end} < frame_start {start}")
-    if start < _FRAME_RANGE[0] or end > _FRAME_RANGE[1]:
-        _fail(path, f"frames {start}..{end} are outside Blender's scene range "
-                    f"{_FRAME_RANGE[0]}..{_FRAME_RANGE[1]}")
-    if previous is not None and start <= previous.frame_end:
-        _fail(f"{path}.frame_start", f"{start} overlaps the previous shot {previous.name!r} "
-                                     f"(frames {previous.frame_start}..{previous.frame_end})")
-    n = end - start + 1
-    what = f"one row per frame {start}..{end}"
-    c2w = _array(f"{path}.c2w", data["c2w"], (n, 4, 4), what)
-    if np.abs(c2w[:, 3] - [0.0, 0.0, 0.0, 1.0]).max() > 1e-9:
-        _fail(f"{path}.c2w", "the bottom row of every pose must be [0, 0, 0, 1]")
-    rotations = c2w[:, :3, :3]
-    error = np.abs(np.swapaxes(rotations, -1, -2) @ rotations - np.eye(3)).max(axis=(-2, -1))
-    bad = np.flatnonzero((error > ROTATION_TOLERANCE) | (np.linalg.det(rotations) < 0))
-    if len(bad):
-        _fail(f"{path}.c2w[{bad[0]}]", "not a rotation (scale, shear or mirror)")
-    K = _array(f"{path}.K", data["K"], (n, 4), what)
-    bad = np.argwhere(K[:, :2] <= 0)
-    if len(bad):
-        _fail(f"{path}.K[{bad[0][0]}]", "fx and fy must be positive")
-    prompt = data.get("prompt", "")
-    if not isinstance(prompt, str):
-        _fail(f"{path}.prompt", f"expected a string, got {type(prompt).__name__}")
-    lens = data.get("lens")
-    return _ShotData(path, name, prompt, start, end, c2w, K,
-                     None if lens is None else _lens_block(f"{path}.lens", lens, n, what))
-
-
-def _parse(data: Any) -> tuple[list[_ShotData], tuple[int, int], float, str]:
-    """Shots, resolution, fps and prompt of ShotSequence JSON data; SceneError naming the field."""
-    if not isinstance(data, dict):
-        _fail("<root>", f"expected a ShotSequence object, got {type(data).__name__}")
-    if data.get("format") != FORMAT:
-        _fail("format", f"{data.get('format')!r} is not a ShotSequence ({FORMAT!r})")
-    if isinstance(data.get("version"), bool) or data.get("version") != VERSION:
-        _fail("version", f"{data.get('version')!r} is not supported (this add-on reads version "
-                         f"{VERSION})")
-    fps = _number("fps", data.get("fps"))
-    if fps <= 0:
-        _fail("fps", f"{fps} must be positive")
-    resolution = data.get("resolution")
-    if (not isinstance(resolution, list) or len(resolution) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in resolution)):
-        _fail("resolution", f"expected two positive integers [W, H], got {resolution!r}")
-    prompt = data.get("prompt", "")
-    if not isinstance(prompt, str):
-        _fail("prompt", f"expected a string, got {type(prompt).__name__}")
-    shots_data = data.get("shots")
-    if not isinstance(shots_data, list) or not shots_data:
-        _fail("shots", "a sequence needs at least one shot")
-    shots: list[_ShotData] = []
-    for i, item in enumerate(shots_data):
-        shot = _shot(i, item, shots[-1] if shots else None)
-        if any(s.name == shot.name for s in shots):
-            _fail(f"{shot.path}.name", "duplicate shot name")
-        shots.append(shot)
-    return shots, (resolution[0], resolution[1]), fps, prompt
-
-
-# --------------------------------------------------------------------------------------------
 # Planning: arrays -> Blender settings and keys (no bpy writes)
 
 
 @dataclass
 class _PlannedCamera:
-    shot: _ShotData
+    shot: ShotData
     camera: camera_model.BlenderCamera
     """Static settings (first frame) and the render settings all shots share."""
     rotation_mode: str
@@ -278,7 +126,7 @@ class _PlannedCamera:
     shift: list[keyframes.ChannelKeys]
 
 
-def _lens_settings(shot: _ShotData, width: int, height: int) -> list[camera_model.BlenderCamera]:
+def _lens_settings(shot: ShotData, width: int, height: int) -> list[camera_model.BlenderCamera]:
     """Per-frame Blender camera settings reproducing the shot's K (its lens block when exact)."""
     sensor = shot.lens.sensor_width if shot.lens is not None else 36.0
     try:
@@ -306,19 +154,19 @@ def _lens_settings(shot: _ShotData, width: int, height: int) -> list[camera_mode
     return cameras if np.all(np.abs(K - shot.K) <= LENS_BLOCK_MATCH * scale) else fitted
 
 
-def _check_pixel_aspect(shots: list[_ShotData]) -> None:
+def _check_pixel_aspect(shots: list[ShotData]) -> None:
     """Blender has one pixel aspect per scene: fx / fy must be the same in every frame."""
     reference = shots[0].K[0, 0] / shots[0].K[0, 1]
     for shot in shots:
         ratio = shot.K[:, 0] / shot.K[:, 1]
         bad = np.flatnonzero(np.abs(ratio - reference) > 1e-9 * reference)
         if len(bad):
-            _fail(f"{shot.path}.K[{bad[0]}]", f"fx / fy = {ratio[bad[0]]:.9g} differs from "
-                                              f"{reference:.9g} in the first frame; Blender has "
-                                              "one pixel aspect per scene")
+            raise SceneError(f"{shot.path}.K[{bad[0]}]: fx / fy = {ratio[bad[0]]:.9g} differs "
+                             f"from {reference:.9g} in the first frame; Blender has one pixel "
+                             "aspect per scene")
 
 
-def _plan_camera(shot: _ShotData, resolution: tuple[int, int], unit: float, rotation_mode: str,
+def _plan_camera(shot: ShotData, resolution: tuple[int, int], unit: float, rotation_mode: str,
                  position_tolerance: float, angle_tolerance: float) -> _PlannedCamera:
     frames = np.arange(shot.frame_start, shot.frame_end + 1, dtype=np.float64)
     world = camera_model.matrix_world_from_c2w(shot.c2w)
@@ -524,7 +372,7 @@ def _apply_render_settings(scene: bpy.types.Scene, camera: camera_model.BlenderC
         report.frame_range_changed = True
 
 
-def _set_prompts(scene: bpy.types.Scene, shots: list[_ShotData], prompt: str) -> None:
+def _set_prompts(scene: bpy.types.Scene, shots: list[ShotData], prompt: str) -> None:
     settings = getattr(scene, "shotbridge", None)
     if settings is None:
         return
@@ -573,7 +421,10 @@ def import_sequence(
     if not (position_tolerance > 0 and angle_tolerance_deg > 0):
         raise SceneError("tolerances must be positive")
     # 1. Validate and compute everything before the scene changes.
-    shots, resolution, fps, prompt = _parse(data)
+    try:
+        shots, resolution, fps, prompt = parse_sequence(data)
+    except ShotDataError as error:
+        raise SceneError(str(error)) from None
     _check_pixel_aspect(shots)
     unit = scene.unit_settings.scale_length or 1.0
     planned = [_plan_camera(shot, resolution, unit, rotation_mode, position_tolerance,

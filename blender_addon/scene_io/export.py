@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import camera_model
 from ..shot_data import FORMAT, VERSION
+from . import sampling
 
 SUBJECTS_COLLECTION = "ShotBridge Subjects"
 
@@ -108,26 +109,30 @@ def _matrix(matrix: Any) -> np.ndarray:
 
 
 def _sample_timeline(scene, shots, subjects, frame_start, frame_end):
-    """One pass over the timeline: per frame, every shot camera's state and every subject's pose."""
-    cameras = {shot.camera.name: shot.camera for shot in shots}
-    samples: dict[str, dict[int, tuple]] = {name: {} for name in cameras}
-    subject_poses = {obj.name: [] for obj in subjects}
-    needed = {name: set() for name in cameras}
+    """Every shot camera's state at its shots' frames and every subject's pose over the range.
+
+    One :func:`.sampling.sample_timeline` call: fcurve-only objects are evaluated directly, the
+    others share one pass of frame steps.
+    """
+    cameras = list({shot.camera.name: shot.camera for shot in shots}.values())
+    needed: dict[str, list[int]] = {camera.name: [] for camera in cameras}
     for shot in shots:
-        needed[shot.camera.name].update(range(shot.frame_start, shot.frame_end + 1))
-    current = scene.frame_current
-    try:
-        for frame in range(frame_start, frame_end + 1):
-            scene.frame_set(frame)
-            for name, camera in cameras.items():
-                if frame in needed[name]:
-                    samples[name][frame] = (_matrix(camera.matrix_world),
-                                            camera_settings(scene, camera))
-            for obj in subjects:
-                subject_poses[obj.name].append(_matrix(obj.matrix_world))
-    finally:
-        scene.frame_set(current)
-    return samples, subject_poses
+        needed[shot.camera.name].extend(range(shot.frame_start, shot.frame_end + 1))
+    timeline = sampling.sample_timeline(scene, cameras, subjects, needed,
+                                        subject_frames=range(frame_start, frame_end + 1))
+    render = scene.render
+    samples: dict[str, dict[int, tuple]] = {}
+    for name, cam in timeline.cameras.items():
+        samples[name] = {
+            int(frame): (cam.matrix_world[i], camera_model.BlenderCamera(
+                lens=float(cam.lens[i]), sensor_width=float(cam.sensor_width[i]),
+                sensor_height=float(cam.sensor_height[i]), sensor_fit=cam.sensor_fit[i],
+                shift_x=float(cam.shift_x[i]), shift_y=float(cam.shift_y[i]),
+                resolution_x=render.resolution_x, resolution_y=render.resolution_y,
+                resolution_percentage=render.resolution_percentage,
+                pixel_aspect_x=render.pixel_aspect_x, pixel_aspect_y=render.pixel_aspect_y))
+            for i, frame in enumerate(cam.frames)}
+    return samples, timeline.subjects
 
 
 def _subject_box(obj: bpy.types.Object, unit: float) -> tuple[list[float], list[float]]:

@@ -287,3 +287,22 @@ def project_points(
         u = fx * points_cam[:, 0] / depth + cx
         v = fy * points_cam[:, 1] / depth + cy
     return np.stack([u, v], axis=-1), depth
+
+
+def project_tracks(
+    K: np.ndarray, c2w: np.ndarray, points_world: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project one point per frame through that frame's camera.
+
+    K: (N, 4); c2w: (N, 4, 4) rigid OpenCV camera-to-world; points_world: (N, 3).
+    Returns ``uv`` (N, 2) in pixels (y down) and ``depth`` (N,) as :func:`project_points` does.
+    """
+    K = np.asarray(K, dtype=np.float64)
+    c2w = np.asarray(c2w, dtype=np.float64)
+    points = np.asarray(points_world, dtype=np.float64)
+    # (N, 3) world -> (N, 3) camera: R^T (p - t) per frame.
+    points_cam = np.einsum("nji,nj->ni", c2w[:, :3, :3], points - c2w[:, :3, 3])
+    depth = points_cam[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = K[:, :2] * points_cam[:, :2] / depth[:, None] + K[:, 2:]
+    return uv, depth

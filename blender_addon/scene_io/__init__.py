@@ -9,7 +9,6 @@ contract (version 1, ``backend/schema/shot_sequence.v1.schema.json``).
 
 from .export import (
     FORMAT,
-    SUBJECTS_COLLECTION,
     VERSION,
     SceneError,
     ShotSpec,
@@ -20,7 +19,7 @@ from .export import (
 )
 from .plan_import import PLAN_COLLECTION, ImportReport, edited_plan_cameras, import_sequence
 from .sampling import fcurve_path_reason, sample_timeline
-from .subjects import add_subjects
+from .subjects import SUBJECTS_COLLECTION, add_subjects, subjects_collection
 
 __all__ = [
     "FORMAT",
@@ -39,4 +38,5 @@ __all__ = [
     "read_shots",
     "read_subjects",
     "sample_timeline",
+    "subjects_collection",
 ]

@@ -21,8 +21,7 @@ import numpy as np
 from .. import camera_model
 from ..shot_data import FORMAT, VERSION
 from . import sampling
-
-SUBJECTS_COLLECTION = "ShotBridge Subjects"
+from .subjects import subjects_collection
 
 
 class SceneError(ValueError):
@@ -85,11 +84,14 @@ def read_shots(scene: bpy.types.Scene) -> list[ShotSpec]:
 
 
 def read_subjects(scene: bpy.types.Scene) -> list[bpy.types.Object]:
-    """Objects of the "ShotBridge Subjects" collection (with its children), or none."""
-    collection = bpy.data.collections.get(SUBJECTS_COLLECTION)
-    if collection is None:
-        return []
-    return sorted(collection.all_objects, key=lambda obj: obj.name)
+    """The subjects: objects of the "ShotBridge Subjects" collection (with its children), or,
+    when that collection is missing or empty, the selected objects other than cameras."""
+    collection = subjects_collection(scene)
+    if collection is not None and len(collection.all_objects):
+        objects = list(collection.all_objects)
+    else:
+        objects = [obj for obj in scene.objects if obj.select_get() and obj.type != "CAMERA"]
+    return sorted(objects, key=lambda obj: obj.name)
 
 
 def camera_settings(scene: bpy.types.Scene, camera: bpy.types.Object) -> camera_model.BlenderCamera:
@@ -102,10 +104,6 @@ def camera_settings(scene: bpy.types.Scene, camera: bpy.types.Object) -> camera_
         resolution_percentage=render.resolution_percentage,
         pixel_aspect_x=render.pixel_aspect_x, pixel_aspect_y=render.pixel_aspect_y,
     )
-
-
-def _matrix(matrix: Any) -> np.ndarray:
-    return np.array(matrix, dtype=np.float64)
 
 
 def _sample_timeline(scene, shots, subjects, frame_start, frame_end):
@@ -182,12 +180,9 @@ def export_sequence(scene: bpy.types.Scene) -> dict[str, Any]:
         }
         tracks = []
         for obj in subjects:
-            points = positions[obj.name][np.arange(shot.frame_start, shot.frame_end + 1)
-                                         - frame_start]
-            projected = [camera_model.project_points(K[i], c2w[i], points[i])
-                         for i in range(len(points))]
-            uv = np.concatenate([p[0] for p in projected])
-            depth = np.concatenate([p[1] for p in projected])
+            points = positions[obj.name][shot.frame_start - frame_start:
+                                         shot.frame_end + 1 - frame_start]
+            uv, depth = camera_model.project_tracks(K, c2w, points)
             inside = (uv[:, 0] >= 0) & (uv[:, 0] <= width) & (uv[:, 1] >= 0) & (uv[:, 1] <= height)
             tracks.append({"name": obj.name, "uv": uv.tolist(),
                            "visible": ((depth > 0) & inside).tolist()})

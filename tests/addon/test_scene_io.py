@@ -182,6 +182,21 @@ def test_evaluated_camera_poses_match_blender_projection(empty_scene):
         np.testing.assert_allclose(uv, expected, atol=0.05)
 
 
+def test_selected_objects_are_subjects_when_the_collection_is_empty(empty_scene):
+    scene = empty_scene
+    scene.camera = add_camera(scene, "Cam")
+    chosen, ignored = add_empty(scene, "Chosen"), add_empty(scene, "Ignored")
+    chosen.select_set(True)
+    ignored.select_set(False)
+    scene.camera.select_set(True)
+    assert [o["name"] for o in scene_io.export_sequence(scene)["objects"]] == ["Chosen"]
+    # Once the collection holds objects, it alone decides.
+    assert bpy.ops.shotbridge.add_subjects.poll()
+    scene_io.add_subjects(scene, [ignored, scene.camera])
+    assert [o["name"] for o in scene_io.export_sequence(scene)["objects"]] == ["Ignored"]
+    assert ignored.name in scene.collection.objects  # linking moves nothing of the user's
+
+
 def test_scene_units_scale_positions_to_metres(empty_scene):
     scene = empty_scene
     scene.unit_settings.scale_length = 0.01  # one Blender unit is a centimetre

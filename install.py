@@ -37,8 +37,8 @@ PROFILES = {
     "test": "blender,test",
 }
 CHECK_IMPORTS = {
-    "base": "import numpy, scipy, torch, bpy, backend",
-    "test": "import numpy, scipy, torch, bpy, backend, pytest, hypothesis, jsonschema",
+    "base": "import numpy, scipy, torch, bpy, diffusers, fastapi, backend",
+    "test": "import numpy, scipy, torch, bpy, diffusers, fastapi, backend, pytest, hypothesis, jsonschema",
 }
 
 

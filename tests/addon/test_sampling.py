@@ -3,7 +3,8 @@
 The reference is always the naive loop: ``scene.frame_set(f)`` then ``matrix_world`` (and the
 camera data's lens). Blender composes matrices in float32, the fcurve path in float64 from the
 same float32 channel values, hence the 1e-5 tolerance; fcurve values themselves are compared
-bit for bit with ``FCurve.evaluate``.
+bit for bit with ``FCurve.evaluate``. The bpy-free evaluation and composition underneath
+(``blender_addon.fcurve_math``) is also tested on its own, in ``test_fcurve_math.py``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import bpy
 from bpy.props import IntProperty, StringProperty
+
+
+def default_backend_python() -> str:
+    """The checkout's ``.venv`` Python (made by install.py) when the add-on runs from a checkout,
+    else empty."""
+    root = Path(__file__).resolve().parent.parent
+    python = root / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    return str(python) if python.exists() else ""
 
 
 class SHOTBRIDGE_AP_preferences(bpy.types.AddonPreferences):
@@ -15,8 +24,10 @@ class SHOTBRIDGE_AP_preferences(bpy.types.AddonPreferences):
 
     backend_python: StringProperty(
         name="Backend Python",
-        description="Python of the ShotBridge environment made by install.py (.venv/bin/python)",
+        description="Python of the ShotBridge environment made by install.py (.venv/bin/python); "
+                    "the panel's Start button runs '<this> -m backend serve --port <port>'",
         subtype="FILE_PATH",
+        default=default_backend_python(),
     )
     backend_port: IntProperty(name="Port", default=7862, min=1024, max=65535,
                               description="Port of the backend on 127.0.0.1")

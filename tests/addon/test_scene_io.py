@@ -256,8 +256,3 @@ def test_export_operator_writes_valid_shot_sequences_and_pose_files(empty_scene,
         back = realestate10k.to_shot(poses, 640, 360, name=shot.name)
         np.testing.assert_allclose(back.c2w, shot.c2w, atol=1e-9)
         np.testing.assert_allclose(back.K, shot.K, rtol=1e-12)
-
-
-def test_backend_buttons_are_greyed_with_a_reason(empty_scene):
-    assert not bpy.ops.shotbridge.plan_shots.poll()
-    assert not bpy.ops.shotbridge.generate_preview.poll()

@@ -38,7 +38,8 @@ PROFILES = {
 }
 CHECK_IMPORTS = {
     "base": "import numpy, scipy, torch, bpy, diffusers, fastapi, backend",
-    "test": "import numpy, scipy, torch, bpy, diffusers, fastapi, backend, pytest, hypothesis, jsonschema",
+    "test": "import numpy, scipy, torch, bpy, diffusers, fastapi, backend, pytest, hypothesis, "
+            "jsonschema, httpx",
 }
 
 

@@ -1,7 +1,8 @@
 """Command line: ``python -m backend <command>``.
 
-Commands: ``demo`` (the main job on its embedded default) and ``convert`` (camera-path formats <->
-ShotSequence). Errors in the user's input print one line naming the file and field, and exit 2.
+Commands: ``demo`` (the main job on its embedded default), ``convert`` (camera-path formats <->
+ShotSequence) and ``serve`` (the HTTP backend for the add-on). Errors in the user's input print one
+line naming the file and field, and exit 2.
 """
 
 from __future__ import annotations
@@ -43,6 +44,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from backend.server import host_warning, serve
+    from backend.server.settings import Settings, parse_size
+
+    warning = host_warning(args.host, args.port)
+    if warning:
+        print(warning, file=sys.stderr)
+    settings = Settings.from_env(
+        data_dir=args.data_dir,
+        disk_limit_bytes=parse_size(args.disk_limit) if args.disk_limit else None,
+        devices=tuple(args.device) if args.device else None,
+        preload=tuple(name for name in args.preload if name != "none") if args.preload else None,
+    )
+    print(f"ShotBridge backend: http://{args.host}:{args.port} (API page /docs), data in "
+          f"{settings.data_dir}, token in {settings.token_path}", file=sys.stderr, flush=True)
+    serve(settings, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--height", type=int, help="image height, for inputs that lack it")
     convert.add_argument("--fps", type=float, help="frame rate, for inputs that lack it")
     convert.set_defaults(func=cmd_convert)
+
+    serve = commands.add_parser("serve", help="run the HTTP backend the Blender add-on talks to")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default: %(default)s, this machine only; any other "
+                            "address is reachable from the network and prints a warning)")
+    serve.add_argument("--port", type=int, default=7862, help="port (default: %(default)s)")
+    serve.add_argument("--data-dir", help="data folder: token, jobs, models.toml (default: "
+                                          "$SHOTBRIDGE_HOME or the user data folder)")
+    serve.add_argument("--disk-limit", help="bound on the job folders, e.g. 20G (default: "
+                                            "$SHOTBRIDGE_DISK_LIMIT or 20G)")
+    serve.add_argument("--device", action="append", help="run a worker on this device (cpu, "
+                                                         "cuda:0); repeat for more (default: "
+                                                         "every GPU, else the CPU)")
+    serve.add_argument("--preload", action="append", help="load this model at start (default: "
+                                                          "smoke-test; 'none' for none); repeat")
+    serve.add_argument("--log-level", default="info",
+                       choices=("critical", "error", "warning", "info", "debug"))
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

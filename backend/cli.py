@@ -46,6 +46,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from backend.server import host_warning, serve
+    from backend.server.lock import DataDirLock
     from backend.server.settings import Settings, parse_size
 
     warning = host_warning(args.host, args.port)
@@ -57,9 +58,72 @@ def cmd_serve(args: argparse.Namespace) -> int:
         devices=tuple(args.device) if args.device else None,
         preload=tuple(name for name in args.preload if name != "none") if args.preload else None,
     )
+    # Refuse at once, in one line, when another server or a `generate` holds the data folder
+    # (the app checks again when it starts).
+    DataDirLock(settings.data_dir, role="server").acquire().release()
     print(f"ShotBridge backend: http://{args.host}:{args.port} (API page /docs), data in "
           f"{settings.data_dir}, token in {settings.token_path}", file=sys.stderr, flush=True)
     serve(settings, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _progress_bar(job, width: int = 30) -> str:
+    filled = round(job.progress * width)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {100 * job.progress:5.1f}%  {job.stage}"
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import base64
+
+    from backend.server.local import run_job
+    from backend.server.schemas import JobRequest
+    from backend.server.settings import Settings
+
+    sequence = read_sequence(args.shots, width=args.width, height=args.height, fps=args.fps)
+    image = None
+    if args.image:
+        image = base64.b64encode(Path(args.image).read_bytes()).decode("ascii")
+    body = JobRequest(model=args.model, sequence=sequence.to_dict(), shots=args.shot, image=image,
+                      options={"seed": args.seed, "num_inference_steps": args.steps,
+                               "num_frames": args.num_frames})
+    settings = Settings.from_env(data_dir=args.data_dir)
+    interactive = sys.stderr.isatty()
+    last_line = ""
+
+    def show(job) -> None:
+        nonlocal last_line
+        line = _progress_bar(job)
+        if line != last_line:
+            # A bar redrawn in place on a terminal; one line per change in a log.
+            print(("\r" + line.ljust(78)) if interactive else line, end="" if interactive else
+                  "\n", file=sys.stderr, flush=True)
+            last_line = line
+
+    job = run_job(settings, body, Path(args.out), on_change=show)
+    if interactive:
+        print(file=sys.stderr)
+    if job.status != "succeeded":
+        print(f"error: job {job.id} {job.status}: {job.error or job.stage}", file=sys.stderr)
+        return 1
+    print(f"{job.id}: {args.model}, shots {', '.join(job.shots)} -> {args.out}")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    import time
+
+    from backend.server.local import list_jobs
+    from backend.server.settings import Settings
+
+    settings = Settings.from_env(data_dir=args.data_dir)
+    jobs = list_jobs(settings)
+    if not jobs:
+        print(f"no jobs in {settings.data_dir}")
+    for job in jobs:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))
+        video = settings.jobs_dir / job.id / job.video if job.video else "-"
+        print(f"{job.id}  {created}  {job.model:<22} {job.status:<11} {100 * job.progress:5.1f}%"
+              f"  {job.error or job.stage}  {video}")
     return 0
 
 
@@ -99,6 +163,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info",
                        choices=("critical", "error", "warning", "info", "debug"))
     serve.set_defaults(func=cmd_serve)
+
+    generate = commands.add_parser("generate", help="run one generation job here, as the server "
+                                                    "would, with a progress bar")
+    generate.add_argument("--shots", required=True, help="ShotSequence (or any format `convert` "
+                                                         "reads)")
+    generate.add_argument("--out", required=True, help="MP4 to write")
+    generate.add_argument("--model", default="smoke-test", help="model name (default: "
+                                                                "%(default)s; see README Models)")
+    generate.add_argument("--image", help="first-frame condition, PNG")
+    generate.add_argument("--shot", action="append", help="only this shot; repeat for more")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    generate.add_argument("--num-frames", type=int, help="frames per shot (default: the model's)")
+    generate.add_argument("--width", type=int, help="image width, for inputs that lack it")
+    generate.add_argument("--height", type=int, help="image height, for inputs that lack it")
+    generate.add_argument("--fps", type=float, help="frame rate, for inputs that lack it")
+    generate.add_argument("--data-dir", help="data folder (default: as `serve`)")
+    generate.set_defaults(func=cmd_generate)
+
+    jobs = commands.add_parser("jobs", help="list the jobs stored in the data folder")
+    jobs.add_argument("--data-dir", help="data folder (default: as `serve`)")
+    jobs.set_defaults(func=cmd_jobs)
     return parser
 
 
@@ -111,3 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # message already names the file and field: show it, not a traceback.
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        # The server's own refusals (ApiError: weights missing, bad option) and a data folder
+        # held by a running server (DataDirBusy) reach the command line the same way.
+        from backend.server.errors import ApiError
+        from backend.server.lock import DataDirBusy
+
+        if isinstance(error, (ApiError, DataDirBusy)):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        raise

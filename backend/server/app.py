@@ -29,6 +29,7 @@ from backend.generators import Generator, GeneratorRegistry, builtin_generators
 from backend.server import convert as convert_module
 from backend.server.errors import ApiError, DeclaredBodyLimit, install_error_handlers
 from backend.server.events import JobEvents
+from backend.server.lock import DataDirLock
 from backend.server.runner import JobRunner, JobStateError, free_device_memory, resolve_devices
 from backend.server.schemas import (
     ConvertRequest,
@@ -273,6 +274,9 @@ def create_app(settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         token = await run_in_threadpool(ensure_token, settings.data_dir)
+        # Only one process may run the jobs of a data folder (the store interrupts unfinished
+        # jobs when it opens): DataDirBusy stops the start with a message naming the owner.
+        lock = await run_in_threadpool(DataDirLock(settings.data_dir, role="server").acquire)
         store = await run_in_threadpool(JobStore, settings.database_path, settings.jobs_dir)
         if store.interrupted:
             logger.info("%d job(s) were cut off by the last stop: marked interrupted",
@@ -294,6 +298,7 @@ def create_app(settings: Settings | None = None,
             for generator in registry:
                 generator.unload()
             store.close()
+            lock.release()
 
     app = FastAPI(title="ShotBridge backend", version=__version__, lifespan=lifespan,
                   description="Local backend of the ShotBridge Blender add-on: camera-path "

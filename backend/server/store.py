@@ -84,6 +84,16 @@ class JobRecord:
         return cls(**values)
 
 
+def read_jobs(database: Path) -> list[JobRecord]:
+    """Every job in ``database``, newest first, opened read-only (safe beside a running server)."""
+    if not database.exists():
+        return []
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs").fetchall()
+    return sorted((JobRecord.from_row(row) for row in rows), key=lambda job: job.created_at,
+                  reverse=True)
+
+
 class JobStore:
     """Thread-safe job table and folders.
 

@@ -12,11 +12,10 @@ import pytest
 
 from backend import shots
 from backend.camera.formats import realestate10k
+from tests.conftest import PEER_POSES
 
 ROOT = Path(__file__).resolve().parents[2]
-PEERS = ROOT.parent / "shared" / "fixtures" / "peer_poses"
-if not PEERS.is_dir():
-    PEERS = Path("/work/shared/fixtures/peer_poses")
+PEERS = PEER_POSES
 GOLDEN = ROOT / "tests" / "golden"
 PAN_LEFT = PEERS / "videox_fun" / "Pan_Left.txt"
 CAMERACTRL = sorted((PEERS / "cameractrl").glob("*.txt"))[0]

@@ -26,11 +26,10 @@ from backend.camera.formats import (
     write_sequence,
 )
 from backend.shots import Shot, ShotSequence
+from tests.conftest import PEER_POSES
 
 ROOT = Path(__file__).resolve().parents[3]
-PEERS = ROOT.parent / "shared" / "fixtures" / "peer_poses"
-if not PEERS.is_dir():
-    PEERS = Path("/work/shared/fixtures/peer_poses")
+PEERS = PEER_POSES
 PEER_FILES = sorted(PEERS.glob("*/*.txt"))
 VIDEOX = PEERS / "videox_fun"
 GOLDEN = ROOT / "tests" / "golden"

@@ -16,7 +16,8 @@ import pytest
 from backend.camera.formats import realestate10k
 from backend.server import Settings
 from backend.shots import ShotSequence
-from tests.backend.server.conftest import ROOT, StartServer, golden, submit
+from tests.backend.server.conftest import StartServer, golden, submit
+from tests.conftest import PEER_POSES
 
 
 @pytest.fixture
@@ -238,12 +239,7 @@ def test_convert_realestate10k_to_shots_and_back(server) -> None:
 
 
 def test_convert_a_peer_pose_file(server) -> None:
-    peers = ROOT.parent / "shared" / "fixtures" / "peer_poses"
-    if not peers.is_dir():
-        peers = ROOT.parents[1] / "shared" / "fixtures" / "peer_poses"
-    files = sorted((peers / "cameractrl").glob("*.txt"))
-    if not files:
-        pytest.skip("no shared peer pose fixtures here")
+    files = sorted((PEER_POSES / "cameractrl").glob("*.txt"))
     text = files[0].read_text()
     response = server.client().post("/convert", json={
         "input": {"format": "realestate10k", "content": text, "name": files[0].stem},

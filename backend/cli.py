@@ -127,6 +127,35 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    import imageio.v3 as iio
+
+    from backend import shots as shots_io
+    from backend.planning import get_planner
+    from backend.planning.base import PlanRequest, SceneContext, ShotPrompt
+
+    scene = None
+    if args.scene:
+        try:
+            scene = SceneContext.from_dict(json.loads(Path(args.scene).read_text()))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{args.scene}: not valid JSON: {error}") from None
+    image = iio.imread(args.image)[..., :3] if args.image else None
+    request = PlanRequest(prompt=args.prompt, shots=[ShotPrompt(text) for text in args.shot],
+                          scene=scene, image=image, seed=args.seed)
+    result = get_planner(args.planner, Path(args.weights) if args.weights else None).plan(request)
+    path = shots_io.save(result.sequence, Path(args.out))
+    for shot in result.sequence.shots:
+        print(f"{shot.name}: frames {shot.frame_start}..{shot.frame_end} "
+              f"({shot.num_frames / result.sequence.fps:.2f} s) {shot.prompt}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"plan ({args.planner}) -> {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--fps", type=float, help="frame rate, for inputs that lack it")
     generate.add_argument("--data-dir", help="data folder (default: as `serve`)")
     generate.set_defaults(func=cmd_generate)
+
+    plan = commands.add_parser("plan", help="plan multi-shot cameras from a shot list")
+    plan.add_argument("--prompt", default="", help="global prompt: what the sequence is about")
+    plan.add_argument("--shot", action="append", required=True,
+                      help="one shot's prompt, camera words included; repeat per shot, in order")
+    plan.add_argument("--scene", help="scene context JSON (subjects, camera, fps, resolution), "
+                                      "as the Blender add-on sends it")
+    plan.add_argument("--image", help="viewport image, PNG (used by the learned planner)")
+    plan.add_argument("--planner", default="grammar", choices=("grammar", "learned"))
+    plan.add_argument("--weights", help="learned planner folder (save_pretrained layout)")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument("--out", required=True, help="ShotSequence to write (.json or .npz)")
+    plan.set_defaults(func=cmd_plan)
 
     jobs = commands.add_parser("jobs", help="list the jobs stored in the data folder")
     jobs.add_argument("--data-dir", help="data folder (default: as `serve`)")

@@ -15,8 +15,8 @@ import logging
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +26,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from backend import __version__
 from backend.generators import Generator, GeneratorRegistry, builtin_generators
+from backend.generators.weights import ModelsConfig
+from backend.planning.base import Planner
 from backend.server import convert as convert_module
 from backend.server.errors import ApiError, DeclaredBodyLimit, install_error_handlers
 from backend.server.events import JobEvents
@@ -45,13 +47,11 @@ from backend.server.schemas import (
 )
 from backend.server.settings import Settings, ensure_token
 from backend.server.store import JobRecord, JobStore
-from backend.server.validation import build_request, check_model
+from backend.server.validation import build_plan_request, build_request, check_model
 
 logger = logging.getLogger("shotbridge.server")
 
 RESUBMITTABLE = frozenset({"interrupted", "failed", "cancelled"})
-PLANNER_MISSING = ("the shot planner is not available yet: it arrives with the planner issue. "
-                   "Until then, block the shots in Blender and export them")
 
 
 @dataclass
@@ -65,6 +65,27 @@ class Service:
     runner: JobRunner
     events: JobEvents
     devices: tuple[str, ...]
+    planners: dict[str, Planner] = field(default_factory=dict)
+    """Planners loaded so far, by name (the learned one loads its weights on first use)."""
+
+    def planner(self, name: str) -> Planner:
+        """The named planner; ApiError 503 naming the missing weights for the learned one."""
+        if name not in self.planners:
+            from backend.planning import get_planner  # the planners load on first use
+
+            weights = None
+            if name == "learned":
+                config = ModelsConfig(self.settings.data_dir, self.settings.models_config)
+                weights, source = config.folder("planner", "path")
+                if not (weights / "config.json").is_file():
+                    raise ApiError(503, f"the learned planner's weights are missing: no "
+                                        f"config.json in {weights} ({source}); train one with "
+                                        "`python -m backend train planner` and name its folder "
+                                        "in models.toml under [models.planner] path (README, "
+                                        "Models), or plan with the grammar planner",
+                                   "body.planner")
+            self.planners[name] = get_planner(name, weights)
+        return self.planners[name]
 
 
 # Dependencies that never block are async: a sync one would cost a thread-pool hop per request.
@@ -122,10 +143,17 @@ def health(service: ServiceDep) -> Health:
                   models=[ModelInfo(**generator.describe()) for generator in service.registry])
 
 
-@router.post("/plan", tags=["planning"], responses={501: _error("No planner yet.")})
-async def plan(body: PlanRequest) -> None:
-    """Shot planning from prompts (a later issue); answers 501 until then."""
-    raise ApiError(501, PLANNER_MISSING)
+@router.post("/plan", tags=["planning"], responses={
+    503: _error("The learned planner's weights are missing; the message says where to put them."),
+})
+def plan(body: PlanRequest, service: ServiceDep) -> dict[str, Any]:
+    """Plan multi-shot cameras from the shot list: a ShotSequence (version 1).
+
+    The planner's warnings (words it did not use, shots without a camera instruction) are in
+    ``metadata.planner.warnings``.
+    """
+    request = build_plan_request(body)
+    return service.planner(body.planner).plan(request).sequence.to_dict()
 
 
 @router.post("/jobs", status_code=202, tags=["jobs"], responses={

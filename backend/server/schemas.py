@@ -56,6 +56,7 @@ class PlanRequest(Strict):
     scene: dict[str, Any] | None = None
     image: str | None = Field(default=None, description="Base64 PNG of the viewport.")
     planner: Literal["grammar", "learned"] = "grammar"
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="Same request + seed, same plan.")
 
 
 class JobOptions(Strict):

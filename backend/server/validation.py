@@ -19,7 +19,7 @@ from backend.generators import (
     GeneratorRegistry,
 )
 from backend.server.errors import ApiError, sequence_field
-from backend.server.schemas import JobRequest
+from backend.server.schemas import JobRequest, PlanRequest
 from backend.shots import ShotSequence, ShotSequenceError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -115,3 +115,20 @@ def build_request(body: JobRequest, registry: GeneratorRegistry,
     except GenerationRequestError as error:
         raise ApiError(422, f"body.{error}", f"body.{error.field}") from None
     return request, image_png
+
+
+def build_plan_request(body: PlanRequest) -> Any:
+    """The planner's request from ``POST /plan``'s body; ApiError 422 naming the field."""
+    from backend.planning.base import PlanRequest as PlannerRequest
+    from backend.planning.base import PlanRequestError, SceneContext, ShotPrompt
+
+    try:
+        scene = SceneContext.from_dict(body.scene) if body.scene is not None else None
+        image = decode_image(body.image)[1] if body.image is not None else None
+        return PlannerRequest(prompt=body.prompt,
+                              shots=[ShotPrompt(shot.prompt, shot.name) for shot in body.shots],
+                              scene=scene, image=image, seed=body.seed)
+    except PlanRequestError as error:
+        field = str(error).split(":", 1)[0]
+        raise ApiError(422, f"body.{error}", f"body.{field}") from None
+

@@ -204,15 +204,39 @@ def test_camera_dit_with_weights_is_501(start_server: StartServer, data_dir, tmp
     assert camera_dit["available"] is False and str(wan) in camera_dit["message"]
 
 
-def test_plan_is_501(server) -> None:
+def test_plan_returns_a_shot_sequence_with_the_planners_warnings(server) -> None:
     client = server.client()
-    response = client.post("/plan", json={"prompt": "a robot crosses a plaza",
-                                          "shots": [{"prompt": "wide"}, {"prompt": "close"}]})
-    assert response.status_code == 501
-    assert response.json() == {"error": response.json()["error"], "field": None}
-    assert "planner is not available yet" in response.json()["error"]
+    scene = {"fps": 25, "resolution": [640, 360], "frame_start": 10,
+             "subjects": [{"name": "Fountain", "position": [2.0, 1.0, 0.0],
+                           "bbox_min": [1.0, 0.0, 0.0], "bbox_max": [3.0, 2.0, 1.5]}]}
+    body = {"prompt": "A quiet square at dawn.", "scene": scene,
+            "shots": [{"prompt": "wide shot, slowly push in"},
+                      {"prompt": "go around the fountain", "name": "orbit"}]}
+    response = client.post("/plan", json=body)
+    assert response.status_code == 200, response.text
+    plan = ShotSequence.from_dict(response.json())
+    assert [shot.name for shot in plan.shots][1] == "orbit"
+    assert plan.fps == 25 and plan.resolution == (640, 360) and plan.shots[0].frame_start == 10
+    assert plan.prompt == "A quiet square at dawn."
+    assert [shot.prompt for shot in plan.shots] == ["wide shot, slowly push in",
+                                                    "go around the fountain"]
+    assert plan.metadata["planner"]["name"] == "grammar"
+    assert client.post("/plan", json=body).json() == response.json()  # deterministic
+
+
+def test_plan_refusals_name_the_field(server) -> None:
+    client = server.client()
     response = client.post("/plan", json={"prompt": "x", "shots": [], "planner": "grammar"})
     assert response.status_code == 422 and response.json()["field"] == "body.shots"
+    bad_scene = {"subjects": [{"name": "Hero", "position": [0, "up", 0]}]}
+    response = client.post("/plan", json={"prompt": "x", "shots": [{"prompt": "pan left"}],
+                                          "scene": bad_scene})
+    assert response.status_code == 422
+    assert response.json()["field"] == "body.scene.subjects[0].position"
+    response = client.post("/plan", json={"prompt": "x", "shots": [{"prompt": "pan left"}],
+                                          "planner": "learned"})
+    assert response.status_code == 503 and response.json()["field"] == "body.planner"
+    assert "config.json" in response.json()["error"] and "models.toml" in response.json()["error"]
 
 
 def test_convert_realestate10k_to_shots_and_back(server) -> None:

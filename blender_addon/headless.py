@@ -16,7 +16,7 @@ from pathlib import Path
 
 import bpy
 
-from . import register, scene_io
+from . import preview, register, scene_io
 
 DEMO_PROMPT = "A small robot crosses a sunlit plaza past a stone pillar."
 DEMO_SHOTS = (
@@ -118,6 +118,32 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"demo scene: {len(data['shots'])} shots, {len(data['objects'])} subjects -> {out}")
 
 
+def _plan_previews(args: argparse.Namespace) -> None:
+    """Open the demo scene, import a plan into a scene of its own and playblast every shot."""
+    register()
+    bpy.ops.wm.open_mainfile(filepath=str(Path(args.blend).resolve()))
+    source = bpy.context.scene
+    # Planned shots get their own scene over the same set and subjects: the animator's blocking
+    # (its cameras and markers) stays as it was, and the two sets of markers never mix.
+    planned = bpy.data.scenes.new("Planned")
+    for collection in source.collection.children:
+        planned.collection.children.link(collection)
+    for obj in source.collection.objects:
+        if obj.type != "CAMERA":
+            planned.collection.objects.link(obj)
+    for name in ("resolution_x", "resolution_y", "fps", "fps_base"):
+        setattr(planned.render, name, getattr(source.render, name))
+    plan = json.loads(Path(args.plan).read_text())
+    report = scene_io.import_sequence(planned, plan)
+    print(f"plan imported into scene {planned.name!r}: {report.summary()}")
+    folder = Path(args.previews)
+    for shot in scene_io.read_shots(planned):
+        path = preview.layout_preview(planned, shot, folder)
+        print(f"layout preview {shot.name} [{shot.camera.name}] frames {shot.frame_start}-"
+              f"{shot.frame_end} -> {path}")
+    bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.save).resolve()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blender_addon.headless")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--out", required=True, help="ShotSequence JSON to write")
     demo.add_argument("--blend", help="also save the scene as this .blend file")
     demo.set_defaults(func=_demo)
+    previews = commands.add_parser("plan-previews", help="import a plan into the demo scene and "
+                                                         "render a layout preview per shot")
+    previews.add_argument("--blend", required=True, help="the demo scene (.blend)")
+    previews.add_argument("--plan", required=True, help="the planned ShotSequence JSON")
+    previews.add_argument("--previews", required=True, help="folder for the MP4 previews")
+    previews.add_argument("--save", required=True, help=".blend to save the result as")
+    previews.set_defaults(func=_plan_previews)
     args = parser.parse_args(argv)
     try:
         args.func(args)

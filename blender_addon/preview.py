@@ -73,7 +73,9 @@ def _render_settings(scene: bpy.types.Scene) -> Iterator[None]:
     finally:
         for path, value in saved.items():
             owner, name = _owner(scene, path)
-            if getattr(owner, name) != value:
+            if getattr(owner, name) != value and value != "":
+                # An enum reads "" in a scene made by bpy.data.scenes.new until something sets
+                # it; Blender refuses "" as a value, and there is nothing to restore.
                 setattr(owner, name, value)
         scene.frame_set(frame)
 

@@ -227,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list the jobs stored in the data folder")
     jobs.add_argument("--data-dir", help="data folder (default: as `serve`)")
     jobs.set_defaults(func=cmd_jobs)
+
+    from backend.evaluation.cli import add_commands as add_evaluation_commands
+
+    add_evaluation_commands(commands)  # labels, eval
+    from backend.training.cli import add_commands as add_training_commands
+    add_training_commands(commands)  # train planner
     return parser
 
 

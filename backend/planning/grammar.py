@@ -374,12 +374,17 @@ class _Plan:
         if move.kind == "dolly":
             end_distance = framed.start.fx * framed.extent / (
                 cam.SIZE_TABLE[end][0] * self.height)
-            change = distance - end_distance
-            return abs(change), 1.0 if change > 0 else -1.0
-        if move.kind == "zoom":
+            change, toward = distance - end_distance, 1.0
+        elif move.kind == "zoom":
             ratio = cam.SIZE_TABLE[end][0] / cam.SIZE_TABLE[framed.size][0]
-            return abs(float(np.log(ratio))), 1.0 if ratio > 1 else -1.0
-        return amount, sign
+            change, toward = float(np.log(ratio)), 1.0
+        else:
+            return amount, sign
+        if change * toward * sign <= 0:
+            # The sizes do not describe this move ("wide establishing shot, push in" names two
+            # wide sizes, not a move out to the second): the stated direction wins.
+            return amount, sign
+        return abs(change), sign
 
     # Shots -------------------------------------------------------------------------------
 

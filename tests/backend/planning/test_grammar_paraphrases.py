@@ -46,6 +46,9 @@ def dominant(shot: Shot) -> tuple[str, str, str]:
 # (prompt, expected translation part or None, rotation or None, zoom or None)
 PARAPHRASES = [
     ("the camera creeps closer to the chef", "push_in", "static", "static"),
+    # Two size words that name one framing do not turn a push in into a move out to the second.
+    ("Wide establishing shot of the chef, the camera slowly pushes in", "push_in", "static",
+     "static"),
     ("slowly move in on his face", "push_in", "static", "static"),
     ("we slowly approach the chef", "push_in", "static", "static"),
     ("get closer and closer to the statue", "push_in", "static", "static"),

@@ -93,3 +93,22 @@ def test_pose_files_match_the_shots(demo_run):
         np.testing.assert_allclose(data.w2c, np.linalg.inv(shot.c2w)[:, :3], atol=1e-12)
         np.testing.assert_allclose(data.intrinsics * [640, 360, 640, 360], shot.K, rtol=1e-12)
         assert data.timestamps[1] - data.timestamps[0] == round(1e6 / 24)
+
+
+def test_demo_plans_imports_and_previews_three_shots(demo_run):
+    out, stdout = demo_run
+    plan = shots_io.load(out / "demo_plan.shots.json")
+    assert len(plan.shots) == 3 and plan.metadata["planner"]["name"] == "grammar"
+    assert plan.fps == 24.0 and plan.resolution == (640, 360)
+    # Every planned camera sees the robot, which stands where the scene context put it.
+    objects = shots_io.load(out / "demo_scene.shots.json").objects
+    robot = next(obj for obj in objects if obj.name == "Robot")
+    for shot in plan.shots:
+        w2c = np.linalg.inv(shot.c2w)
+        depth = np.einsum("nij,j->ni", w2c[:, :3, :3], robot.positions[0])[:, 2] + w2c[:, 2, 3]
+        assert np.all(depth > 0), shot.name
+    previews = sorted((out / "previews").glob("Planned_shot_0*_layout_*.mp4"))
+    assert len(previews) == 3 and all(p.stat().st_size > 0 for p in previews)
+    assert (out / "demo_planned.blend").stat().st_size > 0
+    assert stdout.count("layout preview shot_0") == 3 and "plan imported" in stdout
+

@@ -61,7 +61,8 @@ def export_demo_scene(out_dir: Path) -> Path:
 
 def scene_context(sequence: shots_io.ShotSequence) -> dict:
     """The planner's scene context from an exported sequence: subjects at the first frame (world
-    boxes from their own boxes and rotations), the first shot's camera, fps and resolution."""
+    boxes from their own boxes and rotations) with their tracks, the first shot's camera, fps and
+    resolution."""
     subjects = []
     for obj in sequence.objects:
         # (8, 3): every corner of the object's own box.
@@ -69,9 +70,11 @@ def scene_context(sequence: shots_io.ShotSequence) -> dict:
                                        indexing="ij"), axis=-1).reshape(-1, 3)
         rotation = obj.rotations[0] if obj.rotations is not None else np.eye(3)
         world = corners @ rotation.T + obj.positions[0]
+        # The track lets the planner find a walking subject where it is when each shot starts.
         subjects.append({"name": obj.name, "position": obj.positions[0].tolist(),
                          "bbox_min": world.min(axis=0).tolist(),
-                         "bbox_max": world.max(axis=0).tolist()})
+                         "bbox_max": world.max(axis=0).tolist(),
+                         "track": obj.positions.tolist()})
     first = sequence.shots[0]
     return {"fps": sequence.fps, "resolution": list(sequence.resolution),
             "frame_start": sequence.frame_start, "subjects": subjects,

@@ -32,6 +32,16 @@ def _keyframe(obj: bpy.types.ID, path: str, frame: int, value) -> None:
     obj.keyframe_insert(data_path=path, frame=frame)
 
 
+def _box_mesh(name: str, size: tuple[float, float, float]) -> bpy.types.Mesh:
+    """A box of ``size`` (x, y, z metres) centred on its object's origin."""
+    hx, hy, hz = (v / 2 for v in size)
+    corners = [(x, y, z) for x in (-hx, hx) for y in (-hy, hy) for z in (-hz, hz)]
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(corners, [], faces)
+    return mesh
+
+
 def _camera(name: str, lens: float, location: tuple[float, float, float]) -> bpy.types.Object:
     data = bpy.data.cameras.new(name)
     data.lens = lens
@@ -64,14 +74,12 @@ def build_demo_scene() -> bpy.types.Scene:
 
     subjects = bpy.data.collections.new(scene_io.SUBJECTS_COLLECTION)
     scene.collection.children.link(subjects)
-    hero = bpy.data.objects.new("Robot", None)
-    hero.empty_display_type = "CUBE"
-    hero.empty_display_size = 0.4
+    # Meshes, not empties, so that the layout previews (Workbench) show them.
+    hero = bpy.data.objects.new("Robot", _box_mesh("Robot", (0.5, 0.4, 1.6)))
     subjects.objects.link(hero)
     _keyframe(hero, "location", 1, (-2.0, 0.0, 0.8))
     _keyframe(hero, "location", 120, (2.0, 0.5, 0.8))
-    pillar = bpy.data.objects.new("Pillar", None)
-    pillar.empty_display_type = "CIRCLE"
+    pillar = bpy.data.objects.new("Pillar", _box_mesh("Pillar", (0.6, 0.6, 3.0)))
     pillar.location = (3.0, 3.0, 1.5)
     subjects.objects.link(pillar)
 

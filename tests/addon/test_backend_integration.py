@@ -94,14 +94,31 @@ def test_wrong_token_message(link, backend):
     assert "rejected the token (401)" in str(caught.value)
 
 
-def test_plan_shows_the_servers_501_and_changes_nothing(link, backend, tmp_path):
+def test_plan_imports_the_servers_plan_as_cameras(link, backend, tmp_path):
     conn, _ = backend
     scene = build_shot_scene()
+    before = {o.name for o in bpy.data.objects}
+    link.plan(scene, conn, tmp_path)
+    drain_until(lambda: not link.state.planning, timeout=60)
+    assert not link.state.message_is_error, link.state.message
+    assert link.state.message.startswith("Plan Shots: Imported 2 shots")
+    plan = bpy.data.collections["ShotBridge Plan"]
+    cameras = [o for o in plan.objects if o.type == "CAMERA"]
+    assert len(cameras) == 2
+    # The user's objects are all still there; only plan cameras were added.
+    assert before <= {o.name for o in bpy.data.objects}
+    assert {o.name for o in bpy.data.objects} - before == {o.name for o in cameras}
+
+
+def test_plan_with_the_learned_planner_says_which_weights_are_missing(link, backend, tmp_path):
+    conn, _ = backend
+    scene = build_shot_scene()
+    scene.shotbridge.planner = "learned"
     objects = sorted(o.name for o in bpy.data.objects)
     link.plan(scene, conn, tmp_path)
-    drain_until(lambda: not link.state.planning)
+    drain_until(lambda: not link.state.planning, timeout=60)
     assert link.state.message_is_error
-    assert link.state.message.startswith("Plan Shots: the shot planner is not available yet")
+    assert "learned planner's weights are missing" in link.state.message
     assert sorted(o.name for o in bpy.data.objects) == objects
 
 

@@ -102,7 +102,7 @@ def test_demo_plans_imports_and_previews_three_shots(demo_run):
     assert plan.fps == 24.0 and plan.resolution == (640, 360)
     # Every planned camera sees the robot, which stands where the scene context put it.
     objects = shots_io.load(out / "demo_scene.shots.json").objects
-    robot = next(obj for obj in objects if obj.name == "Robot")
+    robot = next(obj for obj in objects if obj.name == "Robot")  # it walks: frames 1..120
     for shot in plan.shots:
         w2c = np.linalg.inv(shot.c2w)
         depth = np.einsum("nij,j->ni", w2c[:, :3, :3], robot.positions[0])[:, 2] + w2c[:, 2, 3]

@@ -131,6 +131,8 @@ class ShotSequence:
     """The global prompt."""
     objects: list[ObjectTrack] = field(default_factory=list)
     """World tracks of the subjects."""
+    scene_points: np.ndarray | None = None
+    """Optional (M, 3) world points on the static scene's surfaces (camera-motion tracks)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Free-form provenance (source application, file, scene); never read by the models."""
 
@@ -287,6 +289,10 @@ def _validate(seq: ShotSequence) -> ShotSequence:
             _fail(f"{path}.name", "duplicate object name")
         object_names.add(obj.name)
         _validate_object(path, obj)
+    if seq.scene_points is not None:
+        if seq.scene_points.ndim != 2 or seq.scene_points.shape[1:] != (3,):
+            _fail("scene_points", f"expected shape (M, 3), got {seq.scene_points.shape}")
+        _check_finite("scene_points", seq.scene_points)
     for i, shot in enumerate(seq.shots):
         for j, subject in enumerate(shot.subjects):
             if subject.name not in object_names:
@@ -423,7 +429,7 @@ class _Parser:
 
     def sequence(self, data: Any) -> ShotSequence:
         required = {"format", "version", "fps", "resolution", "shots"}
-        data = self._keys("", data, required, {"prompt", "objects", "metadata"})
+        data = self._keys("", data, required, {"prompt", "objects", "scene_points", "metadata"})
         if data["format"] != FORMAT:
             _fail("format", f"{data['format']!r} is not a ShotSequence (expected {FORMAT!r})")
         if isinstance(data["version"], bool) or data["version"] != VERSION:
@@ -443,6 +449,8 @@ class _Parser:
             shots=[self.shot(_item_path("shots", i, s), s) for i, s in enumerate(shots)],
             prompt=self._str("prompt", data.get("prompt", "")),
             objects=[self.object(_item_path("objects", i, o), o) for i, o in enumerate(objects)],
+            scene_points=(None if data.get("scene_points") is None
+                          else self._array("scene_points", data["scene_points"])),
             metadata=metadata,
         )
 
@@ -493,11 +501,15 @@ def _to_dict(seq: ShotSequence, put: Any = None) -> dict[str, Any]:
             entry["bbox_min"] = obj.bbox_min.tolist()
             entry["bbox_max"] = obj.bbox_max.tolist()
         objects.append(entry)
-    return {
+    data = {
         "format": FORMAT, "version": VERSION, "fps": float(seq.fps),
         "resolution": [int(seq.resolution[0]), int(seq.resolution[1])],
-        "prompt": seq.prompt, "shots": shots, "objects": objects, "metadata": seq.metadata,
+        "prompt": seq.prompt, "shots": shots, "objects": objects,
     }
+    if seq.scene_points is not None:
+        data["scene_points"] = put(seq.scene_points, "scene_points")
+    data["metadata"] = seq.metadata
+    return data
 
 
 def _is_scalar(value: Any) -> bool:

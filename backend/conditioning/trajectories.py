@@ -12,11 +12,10 @@ which LoRA reads them, so this module keeps them in two maps:
     LoRA's mixed training data does.
 ``camera``
     Static scene points projected through the shot camera, frame by frame. Nothing moves them but
-    the camera, so their tracks are exact camera-motion tracks with no tracker in the loop. The
-    ShotSequence has no field for such points yet and the add-on does not export them yet (a
-    sample of surface points of the visible meshes is the plan): callers pass them in as
-    ``scene_points``. Occlusion is not modelled: a point hidden behind other geometry still counts
-    while it projects inside the frame.
+    the camera, so their tracks are exact camera-motion tracks with no tracker in the loop. They
+    come from the ShotSequence's ``scene_points`` (the add-on samples them on the surfaces of the
+    visible non-subject meshes), or from the caller. Occlusion is not modelled: a point hidden
+    behind other geometry still counts while it projects inside the frame.
 
 Conventions (each one a decision; the reasons are in the functions' docstrings):
 
@@ -390,8 +389,9 @@ def trajectory_condition(
 ) -> dict[str, torch.Tensor]:
     """Blurred flow maps of one shot at the model's frames and resolution.
 
-    Returns ``{"camera": (F, 2, H, W), "object": (F, 2, H, W)}``: static ``scene_points`` (M, 3)
-    projected through the shot camera, and the shot's subjects (see the module docstring).
+    Returns ``{"camera": (F, 2, H, W), "object": (F, 2, H, W)}``: static ``scene_points`` (M, 3;
+    default: the sequence's own) projected through the shot camera, and the shot's subjects (see
+    the module docstring).
     ``mode="dense"`` keeps every track (training's first stage); ``"sparse"`` draws 1–8 tracks per
     map (``num_tracks`` fixes the count) by motion intensity, from ``seed``. A map with no
     tracks is all zero.
@@ -402,6 +402,8 @@ def trajectory_condition(
         raise ValueError(f"num_frames, height and width must be positive, got {num_frames}, "
                          f"{height}, {width}")
     shot = sequence.shot(shot_name)
+    if scene_points is None:
+        scene_points = sequence.scene_points
     groups = {
         "camera": [] if scene_points is None
         else scene_point_tracks(shot, scene_points, sequence.resolution),

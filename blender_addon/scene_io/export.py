@@ -138,6 +138,56 @@ def _subject_box(obj: bpy.types.Object, unit: float) -> tuple[list[float], list[
     return corners.min(axis=0).tolist(), corners.max(axis=0).tolist()
 
 
+SCENE_POINTS = 512
+"""How many static scene points the export samples (area-weighted over the visible meshes)."""
+
+
+def sample_scene_points(scene: bpy.types.Scene, exclude: list[bpy.types.Object],
+                        count: int = SCENE_POINTS, seed: int = 0) -> np.ndarray:
+    """(M, 3) world points on the surfaces of the scene's visible meshes, ``exclude`` left out.
+
+    Sampled area-weighted at the current frame from the evaluated meshes (modifiers applied),
+    seeded. Their projections through a shot camera are exact camera-motion tracks, which holds
+    for meshes that do not move: subjects are excluded, other moving meshes are sampled as they
+    are now.
+    """
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    skip = {obj.name for obj in exclude}
+    triangles = []
+    for obj in scene.objects:
+        if obj.type != "MESH" or obj.name in skip or obj.hide_render or not obj.visible_get():
+            continue
+        evaluated = obj.evaluated_get(depsgraph)
+        mesh = evaluated.to_mesh()
+        try:
+            mesh.calc_loop_triangles()
+            vertices = np.empty(len(mesh.vertices) * 3)
+            mesh.vertices.foreach_get("co", vertices)
+            indices = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int64)
+            mesh.loop_triangles.foreach_get("vertices", indices)
+        finally:
+            evaluated.to_mesh_clear()
+        world = np.array(evaluated.matrix_world)
+        vertices = vertices.reshape(-1, 3) @ world[:3, :3].T + world[:3, 3]
+        triangles.append(vertices[indices.reshape(-1, 3)])
+    if not triangles:
+        return np.zeros((0, 3))
+    corners = np.concatenate(triangles)  # (T, 3 corners, 3)
+    area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0],
+                                         corners[:, 2] - corners[:, 0]), axis=1)
+    if area.sum() <= 0:
+        return np.zeros((0, 3))
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(corners), size=count, p=area / area.sum())
+    # Uniform barycentric coordinates: fold the unit square onto the triangle.
+    a, b = rng.random(count), rng.random(count)
+    flip = a + b > 1
+    a[flip], b[flip] = 1 - a[flip], 1 - b[flip]
+    picked = corners[chosen]
+    return picked[:, 0] + a[:, None] * (picked[:, 1] - picked[:, 0]) + b[:, None] * (
+        picked[:, 2] - picked[:, 0])
+
+
 def export_sequence(scene: bpy.types.Scene) -> dict[str, Any]:
     """The scene's shots and subjects as ShotSequence JSON data (plain lists and numbers)."""
     shots = read_shots(scene)
@@ -191,11 +241,15 @@ def export_sequence(scene: bpy.types.Scene) -> dict[str, Any]:
         out_shots.append(entry)
 
     settings = getattr(scene, "shotbridge", None)
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "fps": scene.render.fps / scene.render.fps_base,
         "resolution": [width, height], "prompt": settings.global_prompt if settings else "",
         "shots": out_shots, "objects": objects,
-        "metadata": {"source": {"app": f"Blender {bpy.app.version_string}",
-                                "file": bpy.data.filepath, "scene": scene.name,
-                                "unit_scale": unit}},
     }
+    points = sample_scene_points(scene, subjects) * unit
+    if len(points):
+        data["scene_points"] = points.tolist()
+    data["metadata"] = {"source": {"app": f"Blender {bpy.app.version_string}",
+                                   "file": bpy.data.filepath, "scene": scene.name,
+                                   "unit_scale": unit}}
+    return data

@@ -256,3 +256,31 @@ def test_export_operator_writes_valid_shot_sequences_and_pose_files(empty_scene,
         back = realestate10k.to_shot(poses, 640, 360, name=shot.name)
         np.testing.assert_allclose(back.c2w, shot.c2w, atol=1e-9)
         np.testing.assert_allclose(back.K, shot.K, rtol=1e-12)
+
+
+def test_scene_points_lie_on_the_visible_static_meshes(empty_scene):
+    scene = empty_scene
+    scene.camera = add_camera(scene, "Cam")
+    floor = bpy.data.meshes.new("Floor")
+    floor.from_pydata([(-5, -5, 0), (5, -5, 0), (5, 5, 0), (-5, 5, 0)], [], [(0, 1, 2, 3)])
+    scene.collection.objects.link(bpy.data.objects.new("Floor", floor))
+    hidden = bpy.data.objects.new("Hidden", floor)
+    hidden.location = (0, 0, 7)
+    hidden.hide_render = True
+    scene.collection.objects.link(hidden)
+    subjects = bpy.data.collections.new(scene_io.SUBJECTS_COLLECTION)
+    scene.collection.children.link(subjects)
+    actor = bpy.data.objects.new("Actor", floor)
+    actor.location = (0, 0, 3)
+    subjects.objects.link(actor)
+    data = scene_io.export_sequence(scene)
+    points = np.array(data["scene_points"])
+    assert points.shape == (512, 3)
+    # Only the floor: the subject (z = 3) and the hidden mesh (z = 7) are left out.
+    np.testing.assert_allclose(points[:, 2], 0.0, atol=1e-9)
+    assert np.all(np.abs(points[:, :2]) <= 5.0)
+    # Area-weighted and spread over the whole floor, the same every time.
+    assert points[:, 0].std() > 2.0 and points[:, 1].std() > 2.0
+    np.testing.assert_array_equal(points, np.array(scene_io.export_sequence(scene)["scene_points"]))
+    assert shots_io.ShotSequence.from_dict(data).scene_points.shape == (512, 3)
+

@@ -547,3 +547,20 @@ def test_npz_load_validates(tmp_path: Path) -> None:
     with pytest.raises(ShotSequenceError) as info:
         shots.load(path)
     assert str(path) in str(info.value) and "shots[0] 'a'.c2w" in str(info.value)
+
+
+def test_scene_points_round_trip_and_are_checked(tmp_path):
+    data = json.loads((GOLDEN / "two_shots.json").read_text())
+    data["scene_points"] = [[0.0, 1.0, 0.0], [2.5, -1.0, 0.25]]
+    seq = shots.ShotSequence.from_dict(data)
+    assert seq.scene_points.shape == (2, 3)
+    for name in ("points.json", "points.npz"):
+        back = shots.load(shots.save(seq, tmp_path / name))
+        np.testing.assert_array_equal(back.scene_points, seq.scene_points)
+    jsonschema.validate(seq.to_dict(), json.loads(shots.SCHEMA_PATH.read_text()))
+    data["scene_points"] = [[0.0, 1.0], [2.5, -1.0]]
+    with pytest.raises(shots.ShotSequenceError, match=r"^scene_points: expected shape \(M, 3\)"):
+        shots.ShotSequence.from_dict(data)
+    data["scene_points"] = [[0.0, 1.0, float("nan")]]
+    with pytest.raises(shots.ShotSequenceError, match=r"^scene_points\[0\]\[2\]"):
+        shots.ShotSequence.from_dict(data)

@@ -2,12 +2,14 @@
 
 - ``smoke-test`` (:mod:`backend.generators.smoke`): a real diffusers WanPipeline with tiny random
   weights; a smoke test of the job path, not a real model.
-- ``camera-dit`` and ``trajectory-controlnet`` (:mod:`backend.generators.weights`): registered so
-  that clients see them and learn which weights are missing; their generators arrive with their
-  issues.
+- ``trajectory-controlnet`` (:mod:`backend.generators.trajectory`): Image Conductor on AnimateDiff;
+  answers 503 naming the missing weight folders until they are there
+  (:mod:`backend.generators.weights`).
+- ``camera-dit`` (:mod:`backend.generators.weights`): registered so that clients see it and learn
+  which weights are missing; its generator arrives with its issue.
 
-Torch and diffusers are imported only by :mod:`backend.generators.smoke`, on first use of
-:func:`builtin_generators`.
+Torch and diffusers are imported by :mod:`backend.generators.smoke` on first use of
+:func:`builtin_generators`, and by the trajectory generator when it loads.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def builtin_generators(data_dir: str | Path, models_config: str | Path | None = 
                        environ: Mapping[str, str] | None = None) -> list[Generator]:
     """The generators every server offers: smoke-test, camera-dit, trajectory-controlnet."""
     from backend.generators.smoke import SmokeTestGenerator
+    from backend.generators.trajectory import TrajectoryGenerator
 
     config = ModelsConfig(data_dir, models_config, environ)
-    return [SmokeTestGenerator(), CameraDiTGenerator(config), TrajectoryControlNetGenerator(config)]
+    return [SmokeTestGenerator(), CameraDiTGenerator(config), TrajectoryGenerator(config)]

@@ -166,8 +166,9 @@ class CameraDiTGenerator(WeightsGenerator):
 
 
 class TrajectoryControlNetGenerator(WeightsGenerator):
-    """AnimateDiff with a SparseCtrl-style trajectory ControlNet (Image Conductor). Weights only
-    for now; the generator arrives with its issue."""
+    """AnimateDiff with a SparseCtrl-style trajectory ControlNet (Image Conductor): the weights
+    it needs. The generator is :class:`backend.generators.trajectory.TrajectoryGenerator`; an
+    optional ``image_controlnet`` key names SparseCtrl RGB for the first frame."""
 
     name = "trajectory-controlnet"
     kind = "trajectory-controlnet"

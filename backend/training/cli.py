@@ -35,6 +35,12 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_controlnet(args: argparse.Namespace) -> int:
+    from backend.training.train_controlnet import main
+
+    return main(args.passthrough_args)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``train`` (sub-command ``planner``) on the main parser's sub-commands."""
     train = commands.add_parser("train", help="train a model (the learned planner)")
@@ -77,3 +83,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     planner.add_argument("--token-layout", choices=("pose12", "gendop"),
                          help="trajectory token layout (default: pose12)")
     planner.set_defaults(func=cmd_train_planner)
+    from backend.training.train_controller import add_arguments as add_controller_arguments
+    add_controller_arguments(models.add_parser("controller", help="train the camera controller"))
+
+    controlnet = models.add_parser(
+        "controlnet", add_help=False,
+        help="train the trajectory ControlNet (stages motion, camera, object)",
+        description="Image Conductor's schedule; the options are those of "
+                    "`python -m backend.training.train_controlnet --help`.")
+    # Its options are train_controlnet's own (torch is imported only when it runs): the main
+    # parser hands them over unparsed (``passthrough``).
+    controlnet.set_defaults(func=cmd_train_controlnet, passthrough=True)
+

@@ -111,7 +111,7 @@ def test_registry() -> None:
 def test_builtin_generators(tmp_path: Path) -> None:
     names = [(g.name, g.kind, g.implemented) for g in builtin_generators(tmp_path)]
     assert names == [("smoke-test", "smoke-test", True), ("camera-dit", "camera-dit", False),
-                     ("trajectory-controlnet", "trajectory-controlnet", False)]
+                     ("trajectory-controlnet", "trajectory-controlnet", True)]
 
 
 def test_weights_lookup_order(tmp_path: Path) -> None:

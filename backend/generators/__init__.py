@@ -54,8 +54,9 @@ __all__ = [
 def builtin_generators(data_dir: str | Path, models_config: str | Path | None = None,
                        environ: Mapping[str, str] | None = None) -> list[Generator]:
     """The generators every server offers: smoke-test, camera-dit, trajectory-controlnet."""
+    from backend.generators.camera_dit import CameraDiTGenerator as CameraDiT
     from backend.generators.smoke import SmokeTestGenerator
     from backend.generators.trajectory import TrajectoryGenerator
 
     config = ModelsConfig(data_dir, models_config, environ)
-    return [SmokeTestGenerator(), CameraDiTGenerator(config), TrajectoryGenerator(config)]
+    return [SmokeTestGenerator(), CameraDiT(config), TrajectoryGenerator(config)]

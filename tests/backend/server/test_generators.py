@@ -110,7 +110,7 @@ def test_registry() -> None:
 
 def test_builtin_generators(tmp_path: Path) -> None:
     names = [(g.name, g.kind, g.implemented) for g in builtin_generators(tmp_path)]
-    assert names == [("smoke-test", "smoke-test", True), ("camera-dit", "camera-dit", False),
+    assert names == [("smoke-test", "smoke-test", True), ("camera-dit", "camera-dit", True),
                      ("trajectory-controlnet", "trajectory-controlnet", True)]
 
 

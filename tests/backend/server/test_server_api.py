@@ -16,7 +16,7 @@ import pytest
 from backend.camera.formats import realestate10k
 from backend.server import Settings
 from backend.shots import ShotSequence
-from tests.backend.server.conftest import StartServer, golden, submit
+from tests.backend.server.conftest import StartServer, golden, submit, wait_for
 from tests.conftest import PEER_POSES
 
 
@@ -180,8 +180,8 @@ def _fake_weights(folder, files) -> None:
         (folder / name).write_bytes(b"")
 
 
-def test_camera_dit_with_weights_is_501(start_server: StartServer, data_dir, tmp_path,
-                                        monkeypatch) -> None:
+def test_camera_dit_weights_are_checked_then_loaded(start_server: StartServer, data_dir,
+                                                   tmp_path, monkeypatch) -> None:
     wan, encoder = tmp_path / "wan", tmp_path / "encoder"
     _fake_weights(wan, ["model_index.json", "scheduler/scheduler_config.json",
                         "tokenizer/tokenizer.json"] + [
@@ -196,12 +196,17 @@ def test_camera_dit_with_weights_is_501(start_server: StartServer, data_dir, tmp
     assert response.status_code == 503
     assert f"camera_encoder = {encoder} (from $SHOTBRIDGE_CAMERA_DIT_CAMERA_ENCODER)" in (
         response.json()["error"])
+    # Every file is there now, but empty: the job is taken, loading the weights fails with a
+    # message, and the server keeps serving.
     _fake_weights(encoder, ["config.json", "diffusion_pytorch_model.safetensors"])
-    response = client.post("/jobs", json={"model": "camera-dit", "sequence": golden()})
-    assert response.status_code == 501
-    assert "not implemented yet" in response.json()["error"]
     camera_dit = client.get("/health").json()["models"][1]
-    assert camera_dit["available"] is False and str(wan) in camera_dit["message"]
+    assert camera_dit["available"] is True and camera_dit["name"] == "camera-dit"
+    response = client.post("/jobs", json={"model": "camera-dit", "sequence": golden()})
+    assert response.status_code == 202, response.text
+    job = wait_for(client, response.json()["id"], {"failed", "succeeded"}, timeout=120)
+    assert job["status"] == "failed" and job["error"]
+    assert "Traceback" not in job["error"]
+    assert client.get("/health").status_code == 200
 
 
 def test_plan_returns_a_shot_sequence_with_the_planners_warnings(server) -> None:

@@ -177,6 +177,8 @@ class TrajectoryControlNetGenerator(WeightsGenerator):
                   diffusers_pipeline_files("unet", "vae", "text_encoder")),
         Component("motion_adapter", "AnimateDiff motion adapter, e.g. "
                                     "guoyww/animatediff-motion-adapter-v1-5-3", MODEL_FILES),
-        Component("controlnet", "trajectory ControlNet in SparseControlNetModel layout, e.g. "
-                                "guoyww/animatediff-sparsectrl-rgb as a start", MODEL_FILES),
+        Component("controlnet", "trajectory ControlNet (SparseControlNetModel layout, 2 flow "
+                                "channels) trained with `python -m backend train controlnet`; "
+                                "SparseCtrl RGB has 4 channels and does not load here",
+                  MODEL_FILES),
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.camera.resample import WAN_TEMPORAL_COMPRESSION
 from backend.shots import ShotSequence
 
 ProgressCallback = Callable[[float, str], None]
@@ -169,3 +170,12 @@ class GeneratorRegistry:
 
     def __len__(self) -> int:
         return len(self._generators)
+
+
+def check_wan_num_frames(num_frames: int | None) -> None:
+    """Refuse a requested frame count that Wan's VAE cannot take (4k + 1); None passes."""
+    if num_frames is not None and (num_frames < 1 or (num_frames - 1) % WAN_TEMPORAL_COMPRESSION):
+        raise GenerationRequestError(
+            "options.num_frames", f"{num_frames} is not 4k+1 (Wan's VAE compresses time 4x after "
+                                  "the first frame); e.g. 9, 17, 33, 49, 81")
+

@@ -35,12 +35,12 @@ from backend.generators.base import (
     GenerationRequest,
     GenerationRequestError,
     ProgressCallback,
+    check_wan_num_frames,
 )
 from backend.generators.weights import CameraDiTGenerator as CameraDiTWeights
 from backend.generators.weights import ModelsConfig
 
 SIZE_MULTIPLE = 16  # Wan's VAE stride 8 x patch 2
-TEMPORAL_COMPRESSION = 4
 
 
 @dataclass
@@ -179,12 +179,7 @@ class CameraDiTGenerator(CameraDiTWeights):
                 raise GenerationRequestError(
                     f"options.{key}", f"{value} is not a positive multiple of {SIZE_MULTIPLE} "
                                       "(Wan's VAE and patch size)")
-        num_frames = request.options.num_frames
-        if num_frames is not None and (num_frames < 1
-                                       or num_frames % TEMPORAL_COMPRESSION != 1):
-            raise GenerationRequestError(
-                "options.num_frames", f"{num_frames} is not 4k+1 (Wan's VAE compresses time 4x "
-                                      "after the first frame); e.g. 17, 33, 49, 81")
+        check_wan_num_frames(request.options.num_frames)
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback,
                  cancelled: CancelledCallback) -> GeneratedVideo:

@@ -35,6 +35,7 @@ from backend.generators.base import (
     GenerationRequestError,
     Generator,
     ProgressCallback,
+    check_wan_num_frames,
 )
 
 MESSAGE = ("smoke test of the job path: a real diffusers WanPipeline with tiny random weights, "
@@ -49,7 +50,6 @@ WORDS = ("a", "an", "the", "and", "of", "in", "on", "at", "to", "camera", "shot"
 
 # Wan's VAE halves the image three times (8x) and its transformer patches 2x2 latents.
 SIZE_MULTIPLE = 16
-TEMPORAL_COMPRESSION = 4
 
 
 @dataclass
@@ -183,11 +183,7 @@ class SmokeTestGenerator(Generator):
             raise GenerationRequestError(
                 "options.width", f"{width}x{height} is larger than the smoke test's limit of "
                                  f"{self.config.max_pixels} pixels")
-        num_frames = request.options.num_frames
-        if num_frames is not None and num_frames % TEMPORAL_COMPRESSION != 1:
-            raise GenerationRequestError(
-                "options.num_frames", f"{num_frames} is not 4k+1 (Wan's VAE compresses time 4x "
-                                      "after the first frame); e.g. 9, 17, 33, 81")
+        check_wan_num_frames(request.options.num_frames)
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback,
                  cancelled: CancelledCallback) -> GeneratedVideo:
